@@ -10,11 +10,12 @@ the endpoints with examples.
 
 import functools
 import logging
+import re
 from datetime import datetime
 
 from flask import Blueprint, abort, g, jsonify, request
 
-from ivr.store import BookingNotFound, StoreError, TourClosed, TourFull, TourNotFound
+from ivr.store import BookingNotFound, TourClosed, TourFull, TourNotFound
 from ivr.web.stores import audit, get_staff, get_store
 from ivr.web.tours import MAX_PLACES_PER_BOOKING, PHONE_PATTERN
 
@@ -161,8 +162,6 @@ def create_booking():
 
 def _validate_booking(data):
     """Return (tour_id, places, name, phone) from a request body, or raise ApiError(422)."""
-    import re
-
     errors = {}
     tour_id = data.get("tour_id")
     places = data.get("places", 1)

@@ -97,7 +97,8 @@ def has_role(*roles):
 @bp.app_context_processor
 def inject_user():
     return {"user": g.get("user"), "has_role": has_role,
-            "language_form": LanguageForm(lang=_current_language(), next=request.full_path)}
+            "language_form": LanguageForm(formdata=None, lang=_current_language(),
+                                          next=request.full_path)}
 
 
 def _current_language():

@@ -23,8 +23,10 @@ def _make_app(settings, **config):
     base.update(config)
     app = create_app(settings, base)
     staff = app.extensions["ivr"]["staff"]
+    existing = {user["username"] for user in staff.list_users()}
     for role in ROLE_USERS:
-        staff.add_user(role, PASSWORD, [role], full_name=f"Test {role}")
+        if role not in existing:
+            staff.add_user(role, PASSWORD, [role], full_name=f"Test {role}")
     return app
 
 

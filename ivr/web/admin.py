@@ -85,7 +85,7 @@ def new_user():
     if form.validate_on_submit():
         try:
             user_id = get_staff().add_user(form.username.data, form.password.data,
-                                           form.roles.data, full_name=form.full_name.data.strip())
+                                           form.roles.data, full_name=(form.full_name.data or "").strip())
         except UserExists:
             form.username.errors.append(_("This username is taken."))
         else:
@@ -112,7 +112,7 @@ def edit_user(user_id):
                                       "yourself; ask another admin."))
         else:
             get_staff().update_user(user_id, roles=form.roles.data, active=form.active.data,
-                                    full_name=form.full_name.data.strip(),
+                                    full_name=(form.full_name.data or "").strip(),
                                     password=form.password.data or None)
             audit("user.updated", f"user:{user_id}", username=edited["username"],
                   roles=form.roles.data, active=form.active.data,

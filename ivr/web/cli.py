@@ -2,6 +2,7 @@
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from ivr.staff_store import ROLES, StaffError
 
@@ -16,6 +17,7 @@ def _staff():
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="Password of the new account; asked for when not given.")
@@ -33,6 +35,7 @@ def create_admin(username, password, full_name):
 
 
 @click.command("create-token")
+@with_appcontext
 @click.argument("name")
 @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), required=True,
               help="Role the token acts with; repeat for several.")

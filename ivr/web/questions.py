@@ -37,9 +37,10 @@ class FilterForm(FlaskForm):
         csrf = False
 
     q = StringField(_l("Words in the transcript or tags"), validators=[Length(max=200)])
-    status = SelectField(_l("Status"))
-    tag = SelectField(_l("Tag"))
-    assigned = SelectField(_l("Assigned editor"))
+    # An unknown value in a filter just finds nothing, so the choices are not enforced.
+    status = SelectField(_l("Status"), default="", validate_choice=False)
+    tag = SelectField(_l("Tag"), default="", validate_choice=False)
+    assigned = SelectField(_l("Assigned editor"), default="", validate_choice=False)
 
 
 class QuestionForm(FlaskForm):
@@ -86,7 +87,6 @@ def normalize_tags(text):
 @role_required("editor")
 def index():
     form = _filter_form()
-    form.validate()
     page = max(1, request.args.get("page", 1, type=int))
     page_size = current_app.config["PAGE_SIZE"]
     assigned = {"": None, "-": ""}.get(form.assigned.data or "", form.assigned.data)

@@ -6,6 +6,7 @@ at a stated sample rate in Hz. Frames are 20 ms long, as on a phone call.
 
 import math
 import os
+import random
 import struct
 import tempfile
 import wave
@@ -157,6 +158,17 @@ def rms_dbfs(pcm):
 
 def silence(seconds, rate):
     return b"\x00" * (int(seconds * rate) * SAMPLE_WIDTH)
+
+
+def line_noise(seconds, rate, level=30, seed=1):
+    """Return faint Gaussian noise (about -60 dBFS): the floor of a quiet phone line.
+
+    Digital silence (all zeros) is not what a recogniser hears on a real line,
+    and Vosk decodes speech followed by exact zeros noticeably worse.
+    """
+    rng = random.Random(seed)
+    count = int(seconds * rate)
+    return struct.pack(f"<{count}h", *(int(rng.gauss(0, level)) for _ in range(count)))
 
 
 def duration_seconds(pcm, rate):

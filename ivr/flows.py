@@ -74,7 +74,11 @@ class BookingLine:
         index = 0
         while True:
             if index >= len(steps):
-                result = self._confirm_and_commit(form)
+                try:
+                    result = self._confirm_and_commit(form)
+                except GoBack:
+                    index = self._previous_step(form, len(steps))
+                    continue
                 if result is not None:
                     return result
                 index = 0       # the caller said no: start the form again
@@ -85,9 +89,15 @@ class BookingLine:
                     return Outcome("abandoned", "no_tours")
                 index += 1
             except GoBack:
-                index = max(0, index - 1)
-                while index > 0 and form.get(f"skipped_{index}"):
-                    index -= 1
+                index = self._previous_step(form, index)
+
+    @staticmethod
+    def _previous_step(form, index):
+        """Return the step before `index` that the caller was actually asked."""
+        index = max(0, index - 1)
+        while index > 0 and form.get(f"skipped_{index}"):
+            index -= 1
+        return index
 
     def _ask_day(self, form):
         tours = self.store.tours_with_room(self.now())

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import audio
 from .channel import Dtmf, Frame, HangUp, Text
+from .grammar import normalize
 from .prompts import beep
 from .vad import VoiceActivityDetector
 
@@ -102,6 +103,7 @@ class CallSession:
         self.max_frames = int(self.settings.max_call_seconds * FRAMES_PER_SECOND)
         self.observer = observer or (lambda kind, **details: None)
         self.pending_keys = ""
+        self.pending_interruption = None
 
     # Events
 
@@ -173,8 +175,10 @@ class CallSession:
         return None
 
     def say(self, *parts):
-        """Play a prompt with barge-in; input that interrupts it is discarded."""
-        self.play(list(parts))
+        """Play a prompt with barge-in; what interrupts it answers the next turn."""
+        interruption = self.play(list(parts))
+        if interruption is not None:
+            self.pending_interruption = interruption
 
     # Listening
 
@@ -281,15 +285,20 @@ class CallSession:
         parts = list(prompt)
         while True:
             self.store.set_current_turn(self.call_id, field)
-            interruption = self.play(parts)
+            interruption = self.pending_interruption
+            self.pending_interruption = None
+            if interruption is None:
+                interruption = self.play(parts)
             heard = self.listen(phrases, interruption, digits=digits, max_digits=max_digits)
-            command = self._command(heard, commands, digits)
+            command = self._command(heard, commands, grammar, digits)
             answer = None if command else self._interpret(heard, grammar, keys, digits)
             reason_parts = None
             if answer is not None and validate is not None:
                 reason_parts = validate(answer)
                 if reason_parts:
                     answer = None
+            if command == "ambiguous":
+                command = None
             event = ("noinput" if heard.kind == "noinput" else command or
                      ("match" if answer is not None else "nomatch"))
             self._log_turn(field, heard, event, answer)
@@ -314,7 +323,7 @@ class CallSession:
             prefix = [*reason_parts] if reason_parts else [f"{kind}_{min(failures[kind], 2)}"]
             parts = prefix + (list(help_prompt) if failures[kind] >= 2 else list(prompt))
 
-    def _command(self, heard, commands, digits):
+    def _command(self, heard, commands, grammar, digits):
         if heard.kind == "dtmf":
             if heard.keys == "0" or (digits and heard.keys.startswith("0")):
                 return "operator"
@@ -327,7 +336,13 @@ class CallSession:
             return None
         if heard.kind in ("speech", "text"):
             match = commands.match(heard.text)
-            return match.meaning if match else None
+            if match is None:
+                return None
+            # Words of a command inside an answer ("back" next to a menu word) are
+            # ambiguous; only an utterance that is the command phrase itself counts.
+            if grammar.match(heard.text) is not None and normalize(heard.text) != match.phrase:
+                return "ambiguous"
+            return match.meaning
         return None
 
     def _interpret(self, heard, grammar, keys, digits):

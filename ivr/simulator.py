@@ -60,7 +60,7 @@ class SimulatedChannel(Channel):
         self.transfer_result = transfer_result
         self.operators = operators
         self.frame_size = audio.frame_bytes(sample_rate)
-        self._silence = b"\x00" * self.frame_size
+        self._silence = audio.line_noise(0.02, sample_rate)
         self._prompt_frames = 0       # frames of the current prompt still to play
         self._prompt_played = 0       # frames of the current prompt already played
         self._answered_prompt = True  # whether the current prompt already got a turn
@@ -132,7 +132,7 @@ class SimulatedChannel(Channel):
             return events
         if turn.kind == "silence":
             return [Frame(self._silence)] * int(turn.seconds * 50)
-        pcm = turn.pcm + b"\x00" * (-len(turn.pcm) % self.frame_size)
+        pcm = turn.pcm + self._silence[:-len(turn.pcm) % self.frame_size]
         return [Frame(pcm[i:i + self.frame_size]) for i in range(0, len(pcm), self.frame_size)]
 
     # Line actions
@@ -177,6 +177,9 @@ def parse_turn(spec, lang, rate, speak_text=False, telephone=None):
         pcm = speak(spec, lang, rate)
     else:
         return CallerTurn("text", text=spec, barge_in=barge_in)
+    # A caller takes a breath before speaking and after: 0.3 s of silence on both sides.
+    pad = audio.line_noise(0.3, rate)
+    pcm = pad + pcm + pad
     if telephone:
         pcm = audio.telephone_band(pcm, rate, telephone)
     return CallerTurn("audio", pcm=pcm, barge_in=barge_in)

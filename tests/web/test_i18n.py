@@ -33,9 +33,9 @@ def test_compiled_catalogues_match_sources():
         with open(folder / "messages.po", "rb") as file:
             source = {_key(m.id): _key(m.string) for m in read_po(file) if m.id and _done(m)}
         with open(folder / "messages.mo", "rb") as file:
-            compiled = {_key(m.id): _key(m.string) for m in read_mo(file)
-                        if m.id and _done(m) and _key(m.string) != _key(m.id)}
-        assert compiled == source, f"{lang}: run pybabel compile -d ivr/web/translations"
+            compiled = {_key(m.id): _key(m.string) for m in read_mo(file) if m.id}
+        stale = [key for key, value in source.items() if compiled.get(key) != value]
+        assert stale == [], f"{lang}: run pybabel compile -d ivr/web/translations"
 
 
 def test_template_strings_all_extracted():

@@ -171,8 +171,9 @@ class CallerCall(pj.Call):
 
     def operator_ended(self, status_code):
         if self.bridged:
-            logger.info("call_id=%s operator hung up; ending the call", self.log_id)
-            self.hangup_quietly()
+            if not self.disconnected:
+                logger.info("call_id=%s operator hung up; ending the call", self.log_id)
+                self.hangup_quietly()
         elif self.transfer is not None:
             self.finish_transfer(transfer_result_of(status_code) if status_code >= 300
                                  else contract.TRANSFER_FAILED)

@@ -43,6 +43,7 @@ class SipChannel(contract.Channel):
         self._post = post
         self._transfer_timeout = transfer_timeout
         self._hung_up = False
+        self._transferring = False
 
     # Called by the worker (clock thread and main thread).
 
@@ -51,7 +52,8 @@ class SipChannel(contract.Channel):
         if self._hung_up:
             return
         if self._events.qsize() >= MAX_QUEUED_FRAMES:
-            self.frames_dropped += 1
+            if not self._transferring:   # nobody listens while a transfer rings
+                self.frames_dropped += 1
             return
         self._events.put(contract.Frame(pcm))
 
@@ -89,13 +91,30 @@ class SipChannel(contract.Channel):
             return contract.TRANSFER_FAILED
         self.prompt.stop()
         result = Future()
+        self._transferring = True
         self._post(("transfer", self, reason, result))
         try:
             self.transfer_result = result.result(timeout=self._transfer_timeout + 10)
         except FutureTimeout:
             logger.error("call_id=%s transfer got no result from the SIP worker", self.call_id)
             self.transfer_result = contract.TRANSFER_FAILED
+        finally:
+            self._transferring = False
+        self._discard_queued_frames()
         return self.transfer_result
+
+    def _discard_queued_frames(self):
+        """Drop the audio heard while the transfer rang; keep keys and a hang-up."""
+        kept = []
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(event, contract.Frame):
+                kept.append(event)
+        for event in kept:
+            self._events.put(event)
 
     def hangup(self):
         """End the call; the worker ignores it while the caller is bridged to an operator."""

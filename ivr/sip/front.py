@@ -147,7 +147,7 @@ class Front:
             self._drop("malformed message", error)
             return
         if not message.is_request:
-            self._drop("response from a caller", message.start_line)
+            self._return_to_worker(message, data)
             return
         if not message.headers.get("via"):
             self._drop("request without Via", message.method)
@@ -160,6 +160,18 @@ class Front:
             return self._reject(message, reply)
         branch = self._forward(message, data, worker)
         self.replies[branch] = (reply, time.monotonic() + INVITE_TIMEOUT + ROUTE_GRACE)
+
+    def _return_to_worker(self, message, data):
+        """Pass on a caller's response to a worker's request (REFER, BYE, re-INVITE).
+
+        Most peers send it to the worker's Via address directly; some (sipp)
+        send everything to the address they called, which is the front port.
+        """
+        address = via_address(message.top_via)
+        if any(slot.address == address for slot in self.workers.values()):
+            self.send_udp(data, address)
+        else:
+            self._drop("response for an address that is not a worker", message.start_line)
 
     def _choose_worker(self, message):
         route = self.routes.get(message.call_id)

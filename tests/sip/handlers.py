@@ -62,3 +62,18 @@ def hold(settings):
             pass
         _record({"call_id": channel.call_id, "event": "end"})
     return handler
+
+
+def stored(settings):
+    """Write the call to the store, then hold it until the caller hangs up."""
+    from ivr.store import Store
+
+    store = Store(settings.db_path)
+
+    def handler(channel):
+        store.start_call(channel.call_id, "sip", settings.lang, channel.caller_id)
+        _record({"call_id": channel.call_id, "event": "start"})
+        while not isinstance(channel.next_event(), HangUp):
+            pass
+        store.end_call(channel.call_id, "abandoned", "caller_hung_up")
+    return handler

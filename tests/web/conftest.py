@@ -97,3 +97,8 @@ def csrf_token_from(html):
         re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: runs headless Chromium (/usr/bin/chromium) "
+                                       "through Playwright")

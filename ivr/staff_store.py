@@ -121,7 +121,7 @@ def _join_roles(roles):
 def fts_query(text):
     """Turn free text into an FTS5 query: every word must occur, as a word prefix.
 
-    Prefix matching stands in for stemming, which FTS5 lacks for Russian: the
+    Prefix matching replaces stemming, which FTS5 lacks for Russian, so the
     query "билет" finds "билеты" and "билетов". Quoting every word keeps FTS5
     operators and punctuation in the text from being parsed as query syntax.
     Returns None when the text has no words.

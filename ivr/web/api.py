@@ -2,8 +2,8 @@
 
 Every request carries `Authorization: Bearer <token>`; an admin creates tokens
 on the API tokens page or with `flask --app ivr.web create-token`. A token acts
-with the roles it was given, with the same rules as the staff page: tours need
-operator, coordinator or supervisor; bookings need operator; questions need
+with the roles it was given, under the same rules as the staff page. Tours need
+operator, coordinator or supervisor, bookings need operator, and questions need
 editor. Errors are `{"error": "..."}` with the HTTP status. docs/web.md lists
 the endpoints with examples.
 """
@@ -27,7 +27,7 @@ MAX_LIST = 500
 
 
 class ApiError(Exception):
-    """An API request that is answered with `{"error": message}` and `status`."""
+    """A rejected API request, returned as `{"error": message}` with HTTP `status`."""
 
     def __init__(self, status, message, **extra):
         super().__init__(message)

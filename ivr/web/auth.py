@@ -1,8 +1,8 @@
 """Login, logout, the language switch and the role checks every view uses.
 
 A login stores a random session id in the signed cookie and a row in
-staff_sessions; each request looks the row up, so logout (which deletes the
-row) ends the session even if someone kept a copy of the cookie.
+staff_sessions. Each request looks the row up, and logout deletes it, so a
+copy of the cookie kept by someone stops working after logout.
 """
 
 import functools
@@ -63,7 +63,7 @@ def load_user():
     endpoint = request.endpoint or ""
     if g.user is None and endpoint not in PUBLIC_ENDPOINTS and not endpoint.startswith("api."):
         if request.endpoint is None:
-            return None  # unknown URL: let Flask answer 404
+            return None  # unknown URL: Flask returns 404
         return redirect(url_for("auth.login", next=request.full_path))
     return None
 

@@ -1,10 +1,10 @@
 """Calls for supervisors: the call log with each call's turns, statistics per
 day and hour and per dialog field, and the live view of calls in progress.
 
-The live view is a server-sent events stream: the server polls the calls table
+The live view is a server-sent events stream. The server polls the calls table
 every LIVE_POLL_SECONDS and sends the list of calls in progress whenever it
-changes, then closes the stream after LIVE_STREAM_SECONDS so a stuck client does
-not hold a worker thread; the browser's EventSource reconnects by itself.
+changes. It closes the stream after LIVE_STREAM_SECONDS so that a stuck client
+does not hold a worker thread, and the browser's EventSource reconnects by itself.
 """
 
 import json
@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("calls", __name__)
 
+KEEP_ALIVE_SECONDS = 15
+
 OUTCOME_LABELS = {"booked": _l("booked"), "cancelled": _l("cancelled"), "checked": _l("checked"),
                   "question_recorded": _l("question recorded"), "transferred": _l("transferred"),
                   "abandoned": _l("abandoned"), "failed": _l("failed")}
@@ -33,7 +35,7 @@ OUTCOME_LABELS = {"booked": _l("booked"), "cancelled": _l("cancelled"), "checked
 
 @bp.app_template_global()
 def outcome_label(outcome):
-    """The translated name of a calls.outcome value (the value itself if unknown)."""
+    """Return the translated name of a calls.outcome value (the value itself if unknown)."""
     return OUTCOME_LABELS.get(outcome, outcome)
 
 
@@ -120,13 +122,17 @@ def live_stream():
     @stream_with_context
     def events():
         last = None
+        last_sent = time.monotonic()
         yield "retry: 2000\n\n"
         while time.monotonic() < deadline:
             payload = json.dumps(_live_calls(), ensure_ascii=False)
             if payload != last:
                 last = payload
+                last_sent = time.monotonic()
                 yield f"event: calls\ndata: {payload}\n\n"
-            else:
+            elif time.monotonic() - last_sent > KEEP_ALIVE_SECONDS:
+                # A comment line, so that a write fails once the client has gone away.
+                last_sent = time.monotonic()
                 yield ": keep-alive\n\n"
             time.sleep(poll)
 

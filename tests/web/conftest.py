@@ -102,3 +102,7 @@ def csrf_token_from(html):
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: runs headless Chromium (/usr/bin/chromium) "
                                        "through Playwright")
+    # WTForms 3.3 deprecates (value, label) tuples for SelectField choices in favour
+    # of SelectChoice. NOTE: move the choices to SelectChoice once WTForms>=3.3 is required.
+    config.addinivalue_line("filterwarnings",
+                            "ignore:Passing SelectField choices as tuples:DeprecationWarning")

@@ -1,10 +1,10 @@
 """The staff page in a real browser: headless Debian Chromium driven by Playwright.
 
-Runs the app on a threaded WSGI server on 127.0.0.1 (a free port) with CSRF
-checks on, logs in through the form, books for a caller, moves the booking,
-plays a question's recording, watches a call appear in the live view while the
-test writes it to the store, and runs axe-core on every page. Screenshots go to
-tests/web/output/screenshots/ (git-ignored).
+The app runs on a threaded WSGI server on 127.0.0.1 (a free port) with CSRF
+checks on. The tests log in through the form, book for a caller, move the
+booking and play a question's recording. They watch a call appear in the live
+view while the test writes it to the store, and run axe-core on every page.
+Screenshots go to tests/web/output/screenshots/ (git-ignored).
 
 Playwright's own browser download does not work here, so the tests use
 /usr/bin/chromium and are skipped when it is missing.

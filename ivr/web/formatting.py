@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from flask_babel import format_date, format_datetime, format_percent, format_time
+from flask_babel import format_date, format_datetime, format_decimal, format_percent, format_time
 
 
 def _parse(value):
@@ -29,6 +29,10 @@ def local_date(value, style="long"):
 def local_time(value, style="short"):
     moment = _parse(value)
     return format_time(moment, style, rebase=False) if moment else ""
+
+
+def decimal(value):
+    return format_decimal(value or 0, "#,##0.0")
 
 
 def percent(value):

@@ -180,3 +180,11 @@ def test_deactivated_user_loses_session(as_role, staff):
     user = [u for u in staff.list_users() if u["username"] == "operator"][0]
     staff.update_user(user["id"], active=False)
     assert client.get("/tours").status_code == 302
+
+
+def test_security_headers(as_role):
+    response = as_role("operator").get("/tours")
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"

@@ -18,6 +18,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from ivr.config import load_settings
@@ -89,6 +90,7 @@ def site(tmp_path_factory):
 def browser():
     from playwright.sync_api import sync_playwright
 
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
@@ -233,27 +235,23 @@ def test_play_question(page, site):
 def test_live_call_appears(page, site):
     store = site["store"]
     page.goto(site["url"] + "/calls/live")
-    page.wait_for_function(
-        "document.getElementById('live-connection').textContent.includes('обновляется')")
+    expect(page.locator("#live-connection")).to_contain_text("обновляется")
     check_page(page, "calls-live-empty")
 
     store.start_call("live-1", "sip", "ru", caller_id="+79160000004")
     store.set_current_turn("live-1", "tour")
     page.wait_for_selector('tr[data-call-id="live-1"]')
-    page.wait_for_function(
-        "document.getElementById('live-announcer').textContent.includes('live-1')")
-    assert "live-1" in page.inner_text("#live-announcer")
+    expect(page.locator("#live-announcer")).to_contain_text("Начался звонок live-1")
     assert "Звонков идёт: 1" in page.inner_text("#live-count")
 
     store.set_current_turn("live-1", "places")
-    page.wait_for_function(
-        "document.querySelector('tr[data-call-id=\"live-1\"]').cells[4].textContent == 'places'")
+    expect(page.locator('tr[data-call-id="live-1"] td').nth(3)).to_have_text("places")
+    expect(page.locator("#live-announcer")).to_contain_text("Звонок live-1: шаг places")
     check_page(page, "calls-live")
 
     store.end_call("live-1", "booked")
     page.wait_for_selector('tr[data-call-id="live-1"]', state="detached")
-    page.wait_for_function(
-        "document.getElementById('live-announcer').textContent.includes('завершён')")
+    expect(page.locator("#live-announcer")).to_contain_text("Звонок live-1 завершён")
 
 
 def test_call_pages(page, site):

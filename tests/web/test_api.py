@@ -128,3 +128,21 @@ def test_api_unknown_path_json_404(client):
     response = client.get("/api/v1/nothing")
     assert response.status_code == 404
     assert "error" in response.get_json()
+
+
+def test_api_parallel_bookings_never_overbook(app, tokens, store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import future
+
+    tour_id = store.add_tour(future(30), 3, "Last places")
+
+    def book(index):
+        client = app.test_client()
+        return client.post("/api/v1/bookings", headers=bearer(tokens["operator"]),
+                           json={"tour_id": tour_id, "places": 1, "name": f"Guest {index}"})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(response.status_code for response in pool.map(book, range(8)))
+    assert statuses == [201] * 3 + [409] * 5
+    assert store.get_tour(tour_id)["booked"] == 3

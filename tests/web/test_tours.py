@@ -263,3 +263,14 @@ def test_add_places_invalid(as_role, tours, store):
                                            follow_redirects=True)
     assert "Добавить мест: Введите число от 1 до 1000." in response.get_data(as_text=True)
     assert store.get_tour(tours["b"])["capacity"] == 2
+
+
+def test_info_logs_carry_no_personal_data(as_role, tours, caplog):
+    caplog.set_level("INFO")
+    client = as_role("operator")
+    client.post("/bookings/new", data={"tour_id": tours["a"], "places": 1,
+                                       "name": "Секретное Имя", "phone": "+7 999 888-77-66"})
+    client.get("/bookings?q=888-77-66")
+    assert "booking created" in caplog.text
+    assert "Секретное Имя" not in caplog.text
+    assert "888-77-66" not in caplog.text

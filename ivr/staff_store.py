@@ -27,9 +27,9 @@ from ivr.store import now_iso
 ROLES = ("admin", "coordinator", "operator", "editor", "supervisor")
 QUESTION_STATUSES = ("new", "reviewed", "selected", "rejected")
 
-# Event names that turns.event uses for the two failure kinds.
-NO_MATCH = "no-match"
-NO_INPUT = "no-input"
+# turns.event values of the two failure kinds, as the dialog engine (ivr.session) writes them.
+NO_MATCH = "nomatch"
+NO_INPUT = "noinput"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS staff_users (

@@ -73,7 +73,7 @@ def site(tmp_path_factory):
                                   tags="цены", phone="+79160000002", age_group="18-30",
                                   recording="recordings/question-1.wav", duration_seconds=1.0)
     store.start_call("done-1", "wav", "ru", caller_id="+79160000003")
-    store.add_turn("done-1", field="tour", prompt="На какое время?", event="no-match",
+    store.add_turn("done-1", field="tour", prompt="На какое время?", event="nomatch",
                    heard="эээ")
     store.end_call("done-1", "abandoned")
 

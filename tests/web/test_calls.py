@@ -10,9 +10,9 @@ def calls(store):
     store.start_call("call-a", "sip", "ru", caller_id="+79160000009")
     store.add_turn("call-a", field="tour", prompt="На какое время?", event="match",
                    heard="в десять", meaning="10:00", confidence=0.91)
-    store.add_turn("call-a", field="tour", prompt="На какое время?", event="no-match",
+    store.add_turn("call-a", field="tour", prompt="На какое время?", event="nomatch",
                    heard="эээ")
-    store.add_turn("call-a", field="places", prompt="Сколько мест?", event="no-input")
+    store.add_turn("call-a", field="places", prompt="Сколько мест?", event="noinput")
     store.add_turn("call-a", field="places", prompt="Сколько мест?", event="match",
                    heard="два", meaning="2", confidence=0.8)
     store.end_call("call-a", "transferred", reason="max failures")
@@ -44,7 +44,7 @@ def test_call_page_shows_turns(as_role, calls):
     html = as_role("supervisor").get("/calls/call-a").get_data(as_text=True)
     assert "в десять" in html
     assert "0.91" in html
-    assert "no-match" in html
+    assert "nomatch" in html
 
 
 def test_unknown_call_404(as_role):

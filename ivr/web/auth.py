@@ -145,7 +145,8 @@ def _check_login(username, password):
     config = current_app.config
     failures = staff.recent_login_failures(username, config["LOGIN_WINDOW_SECONDS"])
     if failures >= config["LOGIN_MAX_FAILURES"]:
-        logger.warning("login rejected: too many failures user=%s", username)
+        # The attempted username stays out of the log: people type passwords there by mistake.
+        logger.warning("login rejected: too many failed logins for one account")
         minutes = config["LOGIN_WINDOW_SECONDS"] // 60
         return None, _("Too many failed logins for this account. "
                        "Try again in %(minutes)d minutes.", minutes=minutes), 429
@@ -153,7 +154,7 @@ def _check_login(username, password):
     user = staff.check_password(username, password)
     if user is None:
         staff.add_login_failure(username)
-        logger.info("login failed user=%s", username)
+        logger.info("login failed")
         return None, _("Invalid username or password."), 401
 
     staff.clear_login_failures(username)
@@ -171,7 +172,7 @@ def _start_session(user):
     if lang:
         session["lang"] = lang
     session.permanent = False
-    logger.info("login user=%s", user["username"])
+    logger.info("login user_id=%s", user["id"])
 
 
 @bp.route("/logout", methods=["POST"])
@@ -182,7 +183,7 @@ def logout():
     session.clear()
     if lang:
         session["lang"] = lang
-    logger.info("logout user=%s", g.user["username"])
+    logger.info("logout user_id=%s", g.user["id"])
     flash(_("You have logged out."), "info")
     return redirect(url_for("auth.login"))
 

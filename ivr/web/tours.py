@@ -260,8 +260,8 @@ def new_booking():
 
     audit("booking.created", f"booking:{booking['id']}", code=booking["code"],
           tour_id=booking["tour_id"], places=booking["places"])
-    logger.info("booking created booking_id=%s tour_id=%s by=%s", booking["id"],
-                booking["tour_id"], g.actor)
+    logger.info("booking created booking_id=%s tour_id=%s user_id=%s", booking["id"],
+                booking["tour_id"], g.user["id"])
     flash(_("Booking %(code)s created: %(places)d places. Tell the caller the code.",
             code=booking["code"], places=booking["places"]), "info")
     return redirect(url_for("tours.show_booking", booking_id=booking["id"]))

@@ -66,10 +66,12 @@ def run_both():
 
 
 def create_admin(argv):
+    from flask.cli import ScriptInfo
+
     from ivr.web import create_app
     app = create_app(_settings())
     return app.cli.main(args=["create-admin", *argv], prog_name="app.py",
-                        standalone_mode=True)
+                        obj=ScriptInfo(create_app=lambda: app), standalone_mode=True)
 
 
 def main(argv=None):

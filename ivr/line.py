@@ -31,6 +31,8 @@ class Line:
         self.read_back = languages.get(settings.lang)
         self.store = store or Store(settings.db_path)
         self.store.load_schedule(settings.schedule_path)
+        # Synthesise every fixed prompt now, so that no caller waits for espeak-ng.
+        self.prompts.render_all(8000)
         if model is None:
             model = SpeechModel(resolve_model(settings, download=download))
         self.model = model or None   # model=False: text turns only, no recognition

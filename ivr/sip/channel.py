@@ -52,7 +52,7 @@ class SipChannel(contract.Channel):
         if self._hung_up:
             return
         if self._events.qsize() >= MAX_QUEUED_FRAMES:
-            if not self._transferring:   # nobody listens while a transfer rings
+            if not self._transferring:   # the dialog waits in transfer() and reads no frames
                 self.frames_dropped += 1
             return
         self._events.put(contract.Frame(pcm))

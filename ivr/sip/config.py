@@ -7,7 +7,7 @@
 | IVR_SIP_TRANSPORTS | udp,tcp | transports of the front port and the workers |
 | IVR_SIP_CAPACITY | 4 | simultaneous calls; calls beyond it get 503 |
 | IVR_SIP_WORKER_PORT | front port + 1 | first worker's port; worker i listens on this + i |
-| IVR_SIP_CALLS_PER_WORKER | 4 | calls one worker process holds (PJSUA's compile-time limit is 4) |
+| IVR_SIP_CALLS_PER_WORKER | 4 | calls per worker process (PJSUA's compile-time limit is 4) |
 | IVR_SIP_RTP_PORT | 20000 | first RTP port; worker i allocates from this + 200 * i |
 | IVR_SIP_CLOCK_RATE | 16000 | rate of the frames given to the dialogs, 16000 or 8000 Hz |
 | IVR_SIP_CODECS | PCMU,PCMA,G722 | enabled codecs in order of preference |

@@ -81,6 +81,17 @@ class SipMessage:
             key = _COMPACT.get(key, key)
             self.headers.setdefault(key, []).append(value.strip())
 
+    def problem(self):
+        """Return the reason phrase of a 400 for a request missing what routing needs, or ""."""
+        if not self.call_id:
+            return "Missing Call-ID"
+        if not self.header("from") or not self.header("to"):
+            return "Missing From or To"
+        cseq = self.header("cseq").split()
+        if len(cseq) != 2 or not cseq[0].isdigit() or cseq[1].upper() != self.method:
+            return "Invalid CSeq"
+        return ""
+
     def header(self, name):
         values = self.headers.get(name)
         return values[0] if values else ""
@@ -122,7 +133,7 @@ class Front:
     """Routing state of the front port; the supervisor feeds it messages and sends its output.
 
     `send_udp(data, address)` and the `reply` callables passed with each
-    message do the sending, so that this class holds no sockets and can run
+    message do the sending, so that this class owns no sockets and can run
     on the supervisor's single thread.
     """
 
@@ -152,8 +163,10 @@ class Front:
         if not message.headers.get("via"):
             self._drop("request without Via", message.method)
             return
-        if not message.call_id:
-            reply(self.response(message, 400, "Missing Call-ID"))
+        problem = message.problem()
+        if problem:
+            if message.method != "ACK":
+                reply(self.response(message, 400, problem))
             return
         worker = self._choose_worker(message)
         if worker is None:

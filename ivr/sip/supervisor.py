@@ -9,7 +9,7 @@ endpoint after the fork.
 The supervisor runs on one thread: a selector loop over the front port's
 sockets, the workers' report pipes and their process sentinels. A worker that
 dies is restarted after a back-off (1 s, doubling up to 30 s while it keeps
-dying within 10 s of its start); the calls it held are ended in the store with
+dying within 10 s of its start). The calls it had are ended in the store with
 the outcome "failed".
 """
 

@@ -47,9 +47,12 @@ def free_ports(count):
 class LineProcess:
     """`python -m ivr.sip` running with a test handler (or the voice line) on free ports."""
 
-    def __init__(self, workdir, handler=None, capacity=2, env=None):
+    def __init__(self, workdir, handler=None, capacity=2, env=None, prompt_cache=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if prompt_cache is not None:   # reuse prompts the test session already synthesised
+            (self.workdir / "data").mkdir(exist_ok=True)
+            (self.workdir / "data" / "prompt-cache").symlink_to(prompt_cache)
         self.capacity = capacity
         workers = -(-capacity // 4)
         self.port = free_ports(workers + 1)
@@ -161,7 +164,8 @@ def sipp_counts(output):
 class Baresip:
     """A baresip user agent with a WAV file as microphone and a recording of what it hears."""
 
-    def __init__(self, workdir, user, wav=None, listen_port=None, auto_answer=False):
+    def __init__(self, workdir, user, wav=None, listen_port=None, auto_answer=False,
+                 codec="PCMU"):
         self.workdir = Path(workdir)
         self.config_dir = self.workdir / "config"
         self.record_dir = self.workdir / "heard"
@@ -174,7 +178,7 @@ class Baresip:
             wav = self.workdir / "tone.wav"
             subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(wav),
                             "synth", "60", "sine", "300", "vol", "0.05"], check=True)
-        modules = ["cons", "g711", "aufile", "aubridge", "sndfile", "account", "menu"]
+        modules = ["cons", "g711", "g722", "aufile", "aubridge", "sndfile", "account", "menu"]
         lines = [f"sip_listen {HOST}:{self.port}", f"net_interface {HOST}",
                  f"audio_source aufile,{wav}", "audio_player aubridge,nowhere",
                  "audio_alert aubridge,nowhere", f"snd_path {self.record_dir}",
@@ -183,7 +187,7 @@ class Baresip:
         lines += [f"module {name}.so" for name in modules]
         (self.config_dir / "config").write_text("\n".join(lines) + "\n")
         (self.config_dir / "accounts").write_text(
-            f"<sip:{user}@{HOST}:{self.port}>;regint=0;audio_codecs=PCMU"
+            f"<sip:{user}@{HOST}:{self.port}>;regint=0;audio_codecs={codec}"
             f";answermode={'auto' if auto_answer else 'manual'}\n")
         self.log_path = self.workdir / "baresip.log"
         self.process = None

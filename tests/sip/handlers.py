@@ -77,3 +77,21 @@ def stored(settings):
             pass
         store.end_call(channel.call_id, "abandoned", "caller_hung_up")
     return handler
+
+
+def dump(settings):
+    """Write all caller audio to <IVR_TEST_EVENTS>.<call_id>.wav at hang-up."""
+    from ivr import audio
+
+    def handler(channel):
+        pcm = bytearray()
+        while True:
+            event = channel.next_event()
+            if isinstance(event, Frame):
+                pcm.extend(event.pcm)
+            elif isinstance(event, HangUp):
+                break
+        path = f"{os.environ['IVR_TEST_EVENTS']}.{channel.call_id}.wav"
+        audio.write_wav(path, bytes(pcm), channel.sample_rate)
+        _record({"call_id": channel.call_id, "event": "end", "wav": path})
+    return handler

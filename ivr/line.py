@@ -39,17 +39,21 @@ class Line:
         if self.model is not None:
             self.grammars.check_vocabulary(model.has_word)
 
-    def operators_available(self, channel, now=None):
-        """Return whether a transfer can reach an operator now."""
+    def operator_state(self, channel, now=None):
+        """Return "available", "busy" or "closed" (outside IVR_OPERATOR_HOURS)."""
         reported = channel.operators_available()
         if reported is not None:
-            return reported
+            return "available" if reported else "busy"
         if self.settings.operators != "available":
-            return False
+            return "busy"
         now = now or datetime.now()
         minute = now.hour * 60 + now.minute
         start, end = self.settings.operator_hours
-        return start <= minute < end
+        return "available" if start <= minute < end else "closed"
+
+    def operators_available(self, channel, now=None):
+        """Return whether a transfer can reach an operator now."""
+        return self.operator_state(channel, now) == "available"
 
     def run_call(self, channel, channel_name=None, observer=None, call_id=None, now=None):
         """Run one call from answer to hang-up; return the call record (a dict)."""
@@ -90,7 +94,8 @@ class Line:
         """Hand the caller to an operator or, when none is free, offer to leave a question."""
         channel = session.channel
         result = channel_results.UNAVAILABLE
-        if self.operators_available(channel):
+        state = self.operator_state(channel)
+        if state == "available":
             session.say("transferring")
             result = channel.transfer(reason)
             session.store.add_turn(session.call_id, field="transfer", event="transfer",
@@ -100,6 +105,10 @@ class Line:
                                flow.progress.question_id)
         logger.info("call_id=%s transfer not possible reason=%s result=%s", session.call_id,
                     reason, result)
+        if state == "closed":
+            start, end = self.settings.operator_hours
+            session.say(("prompt", "operators_closed",
+                         {"hours": self.read_back.hours_phrase(start, end)}))
         try:
             answer = session.ask("offer_question", ["operators_busy"],
                                  self.grammars["yes_no"], allow_back=False)

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 FRAMES_PER_SECOND = 50
 INTER_DIGIT_TIMEOUT = 4.0
+TERMINATOR_WAIT = 1.0
 FEED_EVERY_FRAMES = 10
 
 
@@ -264,8 +265,25 @@ class CallSession:
                 waited += 1
                 if waited >= INTER_DIGIT_TIMEOUT * FRAMES_PER_SECOND:
                     break
+        if "#" not in keys and len(keys) >= max_digits:
+            keys += self._swallow_terminator()
         return Heard("dtmf", keys=keys.split("#")[0] + ("#" if "#" in keys else ""),
                      barge_in=barge_in)
+
+    def _swallow_terminator(self):
+        """Consume a # pressed just after a full-length entry, so it does not answer
+        the next question. Returns "#" when one came within TERMINATOR_WAIT seconds."""
+        for _ in range(int(TERMINATOR_WAIT * FRAMES_PER_SECOND)):
+            event = self.next_event()
+            if isinstance(event, Dtmf):
+                if event.digit == "#":
+                    return "#"
+                self.pending_keys += event.digit
+                return ""
+            if isinstance(event, Text):
+                self.pending_interruption = Interruption("text", text=event.text)
+                return ""
+        return ""
 
     # Turns
 

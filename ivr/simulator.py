@@ -170,7 +170,12 @@ def parse_turn(spec, lang, rate, speak_text=False, telephone=None):
     if spec.startswith("key:"):
         return CallerTurn("keys", keys=spec[4:], barge_in=barge_in)
     if spec.startswith("silence:"):
-        return CallerTurn("silence", seconds=float(spec[8:]), barge_in=barge_in)
+        try:
+            seconds = float(spec[8:])
+        except ValueError:
+            raise ValueError(f"turn {spec!r}: silence needs a number of seconds, "
+                             "for example silence:4") from None
+        return CallerTurn("silence", seconds=seconds, barge_in=barge_in)
     if spec.lower().endswith(".wav"):
         pcm = audio.read_wav(spec, rate)[0]
     elif speak_text:
@@ -222,7 +227,7 @@ def build_parser():
                         help="sample rate of the simulated call in Hz (default 16000)")
     parser.add_argument("--telephone", choices=("ulaw", "alaw"),
                         help="pass audio turns through an 8 kHz G.711 line first")
-    parser.add_argument("--operators", choices=("available", "busy"),
+    parser.add_argument("--operators", choices=("available", "busy", "none"),
                         help="operator state the channel reports (default: configuration)")
     parser.add_argument("--transfer-result", default=TRANSFERRED,
                         choices=(TRANSFERRED, "busy", "no_answer", UNAVAILABLE),
@@ -245,8 +250,12 @@ def main(argv=None):
         settings = load_settings(**({"lang": args.lang} if args.lang else {}))
         turns = [parse_turn(t, settings.lang, args.rate, args.speak, args.telephone)
                  for t in args.turns]
+        if args.text_only and any(t.kind == "audio" for t in turns):
+            raise ValueError("--text-only runs without a speech model, so it takes no WAV "
+                             "files and no --speak; drop --text-only or give text turns")
         line = Line(settings, model=False if args.text_only else None)
-    except (ConfigError, GrammarError, ModelNotFound, audio.AudioFormatError) as error:
+    except (ConfigError, GrammarError, ModelNotFound, audio.AudioFormatError,
+            ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     operators = None if args.operators is None else args.operators == "available"

@@ -60,8 +60,11 @@ def run_call(line, turns, caller_id="", rate=16000, telephone=None, speak=None, 
     parsed = [parse_turn(t, line.settings.lang, rate, speak_text=speak, telephone=telephone)
               for t in turns]
     channel = SimulatedChannel(parsed, sample_rate=rate, caller_id=caller_id, **channel_args)
-    record = line.run_call(channel)
+    prompts = []
+    record = line.run_call(channel, observer=lambda kind, **details: prompts.append(
+        details["text"]) if kind == "prompt" else None)
     record["channel"] = channel
+    record["prompts"] = prompts
     return record
 
 

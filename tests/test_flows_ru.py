@@ -239,3 +239,30 @@ def test_call_log_has_turns(ru_line):
     fields = [t["field"] for t in record["turns"]]
     assert fields[:3] == ["menu", "day", "tour"]
     assert all(t["prompt"] for t in record["turns"])
+
+
+def test_hash_after_full_code_is_swallowed(ru_line):
+    booked = run_call(ru_line, booking_turns(), caller_id=PHONE)
+    record = run_call(ru_line, ["key:3", f"key:{booked['booking_code']}#", "да"])
+    assert events(record, "cancel_code") == ["match"]
+    assert events(record, "cancel_confirm") == ["match"]
+    assert record["outcome"] == "cancelled"
+
+
+def test_operators_closed_names_hours(tmp_path, prompt_cache):
+    from conftest import make_settings
+    from ivr.line import Line
+    settings = make_settings(tmp_path, prompt_cache, lang="ru", operator_hours=(0, 0))
+    line = Line(settings, model=False)
+    record = run_call(line, ["оператор", "нет"])
+    assert record["channel"].transfers == []
+    assert record["outcome_reason"] == "transfer_unavailable"
+    assert "Операторы работают с девяти до восемнадцати часов." not in record["prompts"]
+    assert "Операторы работают с нуля до нуля часов." in record["prompts"]
+
+
+def test_ten_places_by_voice(ru_line):
+    record = run_call(ru_line, ["записаться", "завтра", "десять", "десять мест", "Иван", "да"],
+                      caller_id=PHONE)
+    assert record["outcome"] == "booked"
+    assert ru_line.store.find_booking_by_code(record["booking_code"])["places"] == 10

@@ -24,3 +24,7 @@ def places_phrase(n):
 
 def digits_phrase(digits):
     return " ".join(SINO_DIGITS[int(d)] for d in digits if d.isdigit())
+
+
+def hours_phrase(start_minute, end_minute):
+    return f"{start_minute // 60}시부터 {end_minute // 60}시까지"

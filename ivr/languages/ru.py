@@ -61,3 +61,19 @@ def places_phrase(n):
 
 def digits_phrase(digits):
     return ", ".join(UNITS[int(d)] for d in digits if d.isdigit())
+
+
+def hours_phrase(start_minute, end_minute):
+    """Read opening hours given in minutes after midnight: "с девяти до восемнадцати часов"."""
+    return (f"с {_genitive_hour(start_minute // 60)} до {_genitive_hour(end_minute // 60)} "
+            "часов")
+
+
+def _genitive_hour(hour):
+    genitive = {0: "нуля", 1: "одного", 2: "двух", 3: "трёх", 4: "четырёх", 5: "пяти",
+                6: "шести", 7: "семи", 8: "восьми", 9: "девяти", 10: "десяти",
+                11: "одиннадцати", 12: "двенадцати", 13: "тринадцати", 14: "четырнадцати",
+                15: "пятнадцати", 16: "шестнадцати", 17: "семнадцати", 18: "восемнадцати",
+                19: "девятнадцати", 20: "двадцати", 21: "двадцати одного",
+                22: "двадцати двух", 23: "двадцати трёх", 24: "двадцати четырёх"}
+    return genitive[hour]

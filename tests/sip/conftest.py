@@ -208,6 +208,13 @@ class Baresip:
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def wait_for_log(self, text, timeout):
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise AssertionError(f"baresip never logged {text!r}:\n{self.log()}")
+            time.sleep(0.1)
+
     def wait(self, timeout):
         try:
             self.process.wait(timeout=timeout)

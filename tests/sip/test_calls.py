@@ -146,9 +146,7 @@ def test_refer_accepted_by_baresip(start_line, baresip, tmp_path):
     caller = baresip("caller", user="1002003000").start(
         dial=f"sip:ivr@{HOST}:{line.port}", seconds=30)
 
-    line.wait_for_log("answered", timeout=15)
-    import time
-    time.sleep(1.0)   # media and the dialog thread start after the answer
+    caller.wait_for_log("Call established", timeout=15)
     caller.send_key("0")
     transfer = line.wait_for_event(lambda e: e["event"] == "transfer", timeout=20)
 

@@ -225,6 +225,8 @@ class Supervisor:
         logger.info("worker=%s started pid=%s port=%s", slot.index, process.pid, slot.address[1])
 
     def _read_reports(self, slot):
+        if slot.reports is None:   # closed earlier in the same select() batch
+            return
         try:
             while slot.reports.poll():
                 self._handle_report(slot, slot.reports.recv())
@@ -280,7 +282,10 @@ class Supervisor:
 
     def _loop_once(self):
         for key, _ in self.selector.select(LOOP_SECONDS):
-            key.data(key.fileobj)
+            try:
+                key.data(key.fileobj)
+            except Exception:   # one bad event must not stop the line
+                logger.exception("front port or worker event failed")
         self.front.expire()
         now = time.monotonic()
         for slot in self.slots.values():

@@ -64,7 +64,7 @@ def _decode_wav(path):
         raise AudioFormatError(f"{path} is not a readable PCM WAV file ({error}); convert it, "
                                "for example: sox INPUT -r 16000 -c 1 -b 16 OUTPUT.wav") from None
     if not data:
-        raise AudioFormatError(f"{path} holds no audio samples (empty or truncated file)")
+        raise AudioFormatError(f"{path} contains no audio samples (empty or truncated file); record or convert it again")
     data = data[:len(data) - len(data) % (width * channels)]
     if width == 1:
         data = audioop.bias(data, 1, -128)

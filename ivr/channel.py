@@ -74,8 +74,8 @@ class Channel:
         raise NotImplementedError
 
     def operators_available(self):
-        """Return True or False when the channel knows whether an operator can take
-        the call now, or None to let the configuration decide."""
+        """Return whether an operator can take the call now, as the channel reports it,
+        or None to let the configuration decide."""
         return None
 
     def transfer(self, reason):

@@ -1,7 +1,7 @@
 """The booking line's call flow: menu, booking, check, cancel, question.
 
 A flow only talks to the CallSession (prompts, turns, recordings) and the
-Store; it never knows which channel carries the call. Each flow returns an
+Store; it does not depend on the channel that carries the call. Each flow returns an
 Outcome; transfers, hang-ups and the call time limit arrive as exceptions
 that Line.run_call turns into the call's outcome.
 """
@@ -81,7 +81,7 @@ class BookingLine:
                     continue
                 if result is not None:
                     return result
-                index = 0       # the caller said no: start the form again
+                index = 0       # the caller rejected the read-back, so the form starts again
                 form.clear()
                 continue
             try:

@@ -100,7 +100,7 @@ def download_model(url, target, progress=sys.stderr, chunk_size=1 << 16):
     """Download a model zip from `url` and unpack its model folder to `target`.
 
     The zip is unpacked in a temporary folder beside `target` and moved into
-    place only when it holds a complete model, so an interrupted download
+    place only when it contains a complete model, so an interrupted download
     leaves nothing half-written at `target`.
     """
     target = Path(target)
@@ -127,7 +127,7 @@ def download_model(url, target, progress=sys.stderr, chunk_size=1 << 16):
             zf.extractall(unpacked)
         model_root = _find_model_root(unpacked)
         if model_root is None:
-            raise ValueError(f"the archive from {url} holds no Vosk model "
+            raise ValueError(f"the archive from {url} contains no Vosk model "
                              f"(no {' and '.join(REQUIRED_FILES)})")
         if target.exists():
             shutil.rmtree(target)

@@ -106,7 +106,7 @@ class Prompts:
         write_wav(path, resample(pcm, rate, CACHE_RATE), CACHE_RATE)
 
     def render_all(self, rate):
-        """Render every fixed prompt once (at start-up) so calls never wait for synthesis."""
+        """Render every prompt without placeholders, so calls wait only for read-backs."""
         for prompt_id, text in self.texts.items():
             if "{" not in text:
                 self.audio(prompt_id, rate)

@@ -33,7 +33,7 @@ FEED_EVERY_FRAMES = 10
 
 
 class CallEnded(Exception):
-    """The call cannot go on; subclasses say why."""
+    """Base class of the reasons a call cannot go on."""
 
 
 class CallerHungUp(CallEnded):
@@ -45,7 +45,7 @@ class CallTooLong(CallEnded):
 
 
 class TransferRequested(Exception):
-    """The dialog hands the caller to an operator; `reason` says why."""
+    """Request to hand the caller to an operator; `reason` is the cause, as logged."""
 
     def __init__(self, reason):
         super().__init__(reason)
@@ -58,7 +58,7 @@ class GoBack(Exception):
 
 @dataclass
 class Heard:
-    """What one listening step produced."""
+    """Result of one listening step: speech, keys, a text turn or no-input."""
     kind: str                      # speech, dtmf, text or noinput
     text: str = ""
     keys: str = ""
@@ -397,7 +397,7 @@ class CallSession:
         The audio is appended to `<path>.part` as it arrives and, whatever ends
         the recording (a hang-up included), written to `path` durably. A
         CallerHungUp or CallTooLong raised here carries the Recording in its
-        `recording` attribute so that nothing already said is lost.
+        `recording` attribute, so the audio recorded before the hang-up is kept.
         """
         self.store.set_current_turn(self.call_id, field)
         self.channel.play(beep(self.rate))

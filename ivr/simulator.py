@@ -6,7 +6,7 @@ The caller's turns are given in order; each is one of:
     key:123#           the caller presses these keys (100 ms apart)
     silence:4          the caller says nothing for 4 seconds
     hangup             the caller hangs up
-    any other text     with --speak, espeak-ng says it and it goes through Vosk;
+    any other text     with --speak, espeak-ng speaks it and Vosk recognises it;
                        without, it is given to the dialog as a recognition result
 
 A turn starting with "!" barges in: it starts 1 second into the prompt instead

@@ -5,9 +5,9 @@ reads and writes through this module, so moving the data to another database is
 a change here only.
 
 Taking places is one conditional UPDATE inside a write-locking transaction
-(BEGIN IMMEDIATE): the UPDATE adds the places only while they still fit the
-tour's capacity, so two callers can never both take the last place, whichever
-process or thread they run in. The file runs in WAL mode with a busy timeout so
+(BEGIN IMMEDIATE). The UPDATE adds the places only while they still fit the
+tour's capacity, so two callers in any processes or threads sharing the file
+cannot both take the last place. The file runs in WAL mode with a busy timeout so
 that readers do not block the writer.
 
 Times are local wall-clock times stored as ISO 8601 text without a zone
@@ -122,7 +122,7 @@ class TourClosed(StoreError):
 
 
 class TourFull(StoreError):
-    """The tour has fewer free places than requested; `places_left` tells how many it has."""
+    """The tour has fewer free places than requested; `places_left` is the number it has."""
 
     def __init__(self, message, places_left):
         super().__init__(message)
@@ -329,7 +329,7 @@ class Store:
         """Move an active booking to another tour (and optionally change its places).
 
         The places on the new tour are taken by the same conditional update as a
-        new booking; when they do not fit, TourFull is raised and nothing changes.
+        new booking. When they do not fit, TourFull is raised and nothing changes.
         """
         with self.transaction() as conn:
             booking = conn.execute("SELECT * FROM bookings WHERE id = ? AND status = 'active'",

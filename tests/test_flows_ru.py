@@ -60,9 +60,6 @@ def test_tour_filling_mid_dialog_offers_nearest(ru_line):
     store = ru_line.store
     tour = store.tours_with_room()[0]
 
-    class FillingChannelTurns(list):
-        pass
-
     turns = ["записаться", "завтра", "десять", "двое", "Иван"]
     record_turns = turns + ["да", "key:1", "да"]
 
@@ -210,9 +207,11 @@ def test_hangup_after_confirmation_keeps_booking(ru_line):
     assert record["outcome"] == "booked"
 
 
-def test_hangup_during_question_keeps_words(ru_line, tmp_path):
+def test_hangup_before_question_saves_nothing(ru_line):
     record = run_call(ru_line, ["вопрос", "key:2", "key:2", "инженер", "!hangup"])
     assert record["outcome"] == "abandoned"
+    assert record["question_id"] is None
+    assert ru_line.store.connect().execute("SELECT count(*) FROM questions").fetchone()[0] == 0
 
 
 def test_flood_of_keys(ru_line):

@@ -74,7 +74,7 @@ def test_download_of_non_model_archive_fails_cleanly(http_server, tmp_path):
     payloads["/bad.zip"] = buffer.getvalue()
     settings = load_settings(lang="ru", model_dir=tmp_path / "models",
                              model_url=f"{base}/bad.zip", model_path=None)
-    with pytest.raises(ModelNotFound, match="holds no Vosk model"):
+    with pytest.raises(ModelNotFound, match="contains no Vosk model"):
         resolve_model(settings, progress=None)
     assert not (tmp_path / "models" / "vosk-model-small-ru-0.22").exists()
 

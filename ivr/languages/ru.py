@@ -1,4 +1,4 @@
-"""Russian read-backs, written out in words so that any synthesiser says them right."""
+"""Russian read-backs, written out in words so that any synthesiser pronounces them correctly."""
 
 UNITS = ["ноль", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь",
          "девять", "десять", "одиннадцать", "двенадцать", "тринадцать", "четырнадцать",

@@ -42,6 +42,14 @@ def keys(settings):
                     entry["keys"] += event.digit
                     _record(dict(entry, event="key"))
                     if event.digit == "0":
+                        # Like the line, announce the transfer first (here with
+                        # 0.5 s of tone), so that the INFO that carried the key is
+                        # answered before the REFER goes out, in the order the
+                        # sipp scenarios expect.
+                        channel.play(tone(0.5, channel.sample_rate))
+                        while channel.is_playing():
+                            if isinstance(channel.next_event(), HangUp):
+                                return entry
                         entry["transfer"] = channel.transfer("caller_asked")
                         _record(dict(entry, event="transfer"))
                         if entry["transfer"] == "transferred":
